@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BUILD  := _build
+TEST_STEPS := sync nbdev-test book-strict pytest
+# The browser test drives Debian's chromium (the CHROMIUM variable overrides its path); see tests/test_book_browser.py
+HAVE_CHROMIUM = { if [ -n "$$CHROMIUM" ]; then [ -x "$$CHROMIUM" ]; else command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; fi; }
 
 .PHONY: help env book book-strict sync nbdev-test pytest test lab clean export
 
@@ -18,11 +21,16 @@ help:
 
 env: $(STAMP)
 
+# The stamp is a copy of the pyproject.toml that was installed: nbdev-export rewrites
+# pyproject.toml on every run (same text, new time), which must not trigger a reinstall.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@if [ -f $(STAMP) ] && cmp -s pyproject.toml $(STAMP); then touch $(STAMP); else \
+	  set -e; echo "Setting up $(VENV): pip install -e '.[dev]'"; \
+	  $(PYTHON) -m venv $(VENV); \
+	  $(BIN)/python -m pip install --quiet --upgrade pip; \
+	  $(BIN)/python -m pip install --quiet -e '.[dev]'; \
+	  cp pyproject.toml $(STAMP); \
+	fi
 
 # Executes every chapter (myst-nb, execute_notebooks: force) and renders the HTML book.
 book: $(STAMP)
@@ -38,30 +46,35 @@ export: $(STAMP)
 	$(BIN)/nbdev-export
 
 # The notebooks are the source of truth: cleaning and exporting them must change nothing.
+# (tests/test_sync.py runs the same script on a copy of the project, to prove it catches drift.)
 sync: $(STAMP)
-	$(BIN)/nbdev-clean
-	$(BIN)/nbdev-export
-	@if [ -n "$$(git status --porcelain -- chapters causal_attention)" ]; then \
-	  echo "ERROR: the notebooks in chapters/ and the package in causal_attention/ differ"; \
-	  echo "       (or a chapter was not cleaned). nbdev-clean and nbdev-export changed:"; \
-	  git status --porcelain -- chapters causal_attention; \
-	  echo "       Edit the notebooks, never the package; run 'make export' and commit both."; \
-	  exit 1; \
-	fi
-	@echo "sync: notebooks and package agree"
+	BIN=$(BIN) bash tools/check_sync.sh
 
 nbdev-test: $(STAMP)
-	$(BIN)/nbdev-test --n_workers 2
+	$(BIN)/nbdev-test --n-workers 2
 
+# Exit status 5 means pytest collected no tests: an error here, never a silent pass.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest; status=$$?; \
-	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$status
+	@$(BIN)/python -m pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; status=1; fi; \
+	if ! $(HAVE_CHROMIUM); then \
+	  echo "NOTE: the browser test (tests/test_book_browser.py) was SKIPPED: no chromium;" \
+	       "install it with: apt-get install chromium"; fi; \
+	exit $$status
 
+# Runs every step even when one fails, then prints one line per step and fails if any did.
 test: $(STAMP)
-	$(MAKE) sync
-	$(MAKE) nbdev-test
-	$(MAKE) book-strict
-	$(MAKE) pytest
+	@failed=""; summary=""; \
+	for step in $(TEST_STEPS); do \
+	  echo; echo "==> make $$step"; start=$$(date +%s); \
+	  if $(MAKE) --no-print-directory $$step; then result=ok; else result=FAILED; failed="$$failed $$step"; fi; \
+	  summary="$$summary$$(printf '  %-12s %-7s %5ss' $$step $$result $$(( $$(date +%s) - start )))\n"; \
+	done; \
+	echo; echo "==> make test summary"; printf "$$summary"; \
+	if ! $(HAVE_CHROMIUM); then \
+	  echo "  NOTE: the browser test was SKIPPED (no chromium): apt-get install chromium"; fi; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
+	echo "make test: all checks passed"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab chapters

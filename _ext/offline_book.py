@@ -1,6 +1,6 @@
 """Keep the HTML book self-contained: MathJax served from `_static`, no outside resource.
 
-Two jobs, so that a book opened without network looks exactly like one opened with it:
+Three jobs, so that a book opened without network looks exactly like one opened with it:
 
 1. Serve MathJax 3 locally. Sphinx loads MathJax from a CDN by default. The MathJax files come
    from the `sphinx-mathjax-offline` distribution (a dev dependency), whose own extension cannot
@@ -12,7 +12,8 @@ Two jobs, so that a book opened without network looks exactly like one opened wi
    button this book does not have) and ships an unused stylesheet and script.
 3. After the build, scan every HTML page and CSS file for a resource loaded from outside the book
    (`<script src>`, `<link href>`, `<img src>`, `<iframe src>`, `<source src>`, CSS `url()` and
-   `@import`, an http(s) URL in an inline `<script>`) and warn for each one: under `-W` (`make book-strict`, `make test`) the build fails.
+   `@import`, an http(s) URL in an inline `<script>`) and warn for each one: under `-W`
+   (`make book-strict`, `make test`) the build fails.
 """
 import re
 from importlib import metadata
