@@ -6,6 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BUILD  := _build
+# One BLAS thread per process: the book's matrices are small, and OpenBLAS's second thread gave no
+# speed-up on an idle 2-core machine but made training ten times slower when the other core was busy
+# (nbdev-test runs two chapters at once). Override with `make book OPENBLAS_NUM_THREADS=2`.
+OPENBLAS_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS
 TEST_STEPS := sync nbdev-test book-strict pytest
 # The browser test drives Debian's chromium (the CHROMIUM variable overrides its path); see tests/test_book_browser.py
 HAVE_CHROMIUM = { if [ -n "$$CHROMIUM" ]; then [ -x "$$CHROMIUM" ]; else command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; fi; }
