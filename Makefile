@@ -11,11 +11,11 @@ BUILD  := _build
 # (nbdev-test runs two chapters at once). Override with `make book OPENBLAS_NUM_THREADS=2`.
 OPENBLAS_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS
-TEST_STEPS := sync nbdev-test book-strict pytest
+TEST_STEPS := sync nbdev-test book-strict torch-oracle pytest
 # The browser test drives Debian's chromium (the CHROMIUM variable overrides its path); see tests/test_book_browser.py
 HAVE_CHROMIUM = { if [ -n "$$CHROMIUM" ]; then [ -x "$$CHROMIUM" ]; else command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; fi; }
 
-.PHONY: help env book book-strict sync nbdev-test pytest test lab clean export
+.PHONY: help env book book-strict sync nbdev-test torch-oracle pytest test lab clean export
 
 help:
 	@echo "make book   - set up .venv, execute every chapter and render the book into $(BUILD)/html"
@@ -57,6 +57,17 @@ sync: $(STAMP)
 
 nbdev-test: $(STAMP)
 	$(BIN)/nbdev-test --n-workers 2
+
+# PyTorch is an optional extra oracle for tests/*_torch.py, never a dependency. Install its CPU build
+# only from a local wheel (PIP_FIND_LINKS, /opt/wheels on the project's machines): from the package
+# index `torch` would be a multi-GB CUDA build. Without the wheel those tests skip, and say so.
+TORCH_WHEEL_DIR ?= $(or $(PIP_FIND_LINKS),/opt/wheels)
+torch-oracle: $(STAMP)
+	@if $(BIN)/python -c "import torch" 2>/dev/null; then echo "torch oracle: installed"; \
+	elif ls $(TORCH_WHEEL_DIR)/torch-2.13.0+cpu-*.whl >/dev/null 2>&1; then \
+	  echo "torch oracle: installing the local CPU wheel"; \
+	  $(BIN)/python -m pip install --quiet --find-links $(TORCH_WHEEL_DIR) 'torch==2.13.0'; \
+	else echo "NOTE: no local PyTorch CPU wheel: the PyTorch cross-checks (tests/*_torch.py) will be skipped"; fi
 
 # Exit status 5 means pytest collected no tests: an error here, never a silent pass.
 pytest: $(STAMP)
