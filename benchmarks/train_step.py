@@ -3,10 +3,15 @@
 A step is: forward pass, cross-entropy, backward pass, AdamW update. The model is the one the issue
 fixes: vocabulary 1000, context 32, embedding 64, 4 heads, 2 layers, batch 16, float32.
 
-    .venv/bin/python benchmarks/train_step.py [--steps 50] [--warmup 10] [--repeats 5]
+    .venv/bin/python benchmarks/train_step.py [--steps 50] [--warmup 10] [--repeats 5] [--no-malloc-tuning]
 
 Prints milliseconds per step and tokens per second as the median over `repeats` runs of `steps`
-steps each, and the NumPy/PyTorch ratio.
+steps each, and the NumPy/PyTorch ratio. Before either model is built it calls
+`keep_freed_memory()` (chapter 6), which tells glibc's malloc to keep freed memory instead of
+returning it to the system, so that both NumPy and PyTorch run with the same allocator settings;
+`--no-malloc-tuning` measures with glibc's defaults instead. OpenBLAS's thread count (NumPy's
+matrix products) follows OPENBLAS_NUM_THREADS, which the script prints; PyTorch uses its own
+thread pool.
 """
 import argparse, os, platform, statistics, time
 
@@ -14,7 +19,7 @@ import numpy as np
 
 from causal_attention.gpt import GPT, GPTConfig
 from causal_attention.layers import manual_seed
-from causal_attention.train import AdamW, cross_entropy
+from causal_attention.train import AdamW, cross_entropy, keep_freed_memory
 
 CONFIG = dict(vocabulary_size=1000, context_size=32, embedding_size=64, n_heads=4, n_layers=2)
 BATCH = 16
@@ -100,11 +105,18 @@ def main():
     parser.add_argument('--steps', type=int, default=50)
     parser.add_argument('--warmup', type=int, default=10)
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--no-malloc-tuning', action='store_true',
+                        help="keep glibc's default malloc thresholds (do not call keep_freed_memory)")
     args = parser.parse_args()
+    # before any model exists, so that NumPy and PyTorch share the same allocator settings
+    tuned = False if args.no_malloc_tuning else keep_freed_memory()
     tokens = BATCH * CONFIG['context_size']
     print(f"model {CONFIG}, batch {BATCH}, float32; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, numpy {np.__version__}")
     print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')}")
+    print("malloc: " + ("keep_freed_memory() applied (glibc keeps freed memory)" if tuned else
+                        "glibc defaults (--no-malloc-tuning)" if args.no_malloc_tuning else
+                        "defaults (keep_freed_memory() found no glibc to tune)"))
     seconds = time_steps(numpy_step(), args.steps, args.warmup, args.repeats)
     print(f"numpy   {seconds * 1e3:7.2f} ms/step  {tokens / seconds:9.0f} tokens/s")
     try: step, threads, version = torch_step()

@@ -274,6 +274,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                   'causal_attention/train.py'),
                                         'causal_attention.train.evaluate': ('training.html#evaluate', 'causal_attention/train.py'),
                                         'causal_attention.train.generate': ('training.html#generate', 'causal_attention/train.py'),
+                                        'causal_attention.train.keep_freed_memory': ( 'training.html#keep_freed_memory',
+                                                                                      'causal_attention/train.py'),
                                         'causal_attention.train.load': ('training.html#load', 'causal_attention/train.py'),
                                         'causal_attention.train.load_checkpoint': ( 'training.html#load_checkpoint',
                                                                                     'causal_attention/train.py'),

@@ -114,7 +114,7 @@ def masked_softmax(scores:Tensor, # (..., T, T) attention scores
     out = Tensor(w, _children=(scores,), _op='masked_softmax')
     def _backward():
         g = out.grad                                    # 0 where masked, as w is:
-        scores._accumulate(w * (g - (g * w).sum(axis=-1, keepdims=True)))
+        scores._accumulate(w * (g - (g * w).sum(axis=-1, keepdims=True)), owned=True)
     out._backward = _backward
     return out
 

@@ -116,8 +116,20 @@ class Linear(Layer):
                ) -> Tensor: # (..., out_size)
         x = _as_tensor(x)
         _check_last(x, self.in_size, 'Linear')
-        y = x @ self.weight.T   # (..., in_size) @ (in_size, out_size) -> (..., out_size)
-        return y if self.bias is None else y + self.bias
+        w, b = self.weight, self.bias
+        rows = x.data.reshape(-1, self.in_size)   # X: (N, in_size), every vector of the batch
+        y = rows @ w.data.T                       # (N, in_size) @ (in_size, out_size) -> (N, out_size)
+        if b is not None: y += b.data             # the same bias for every row
+        out = Tensor(y.reshape(*x.shape[:-1], self.out_size), _op='linear',
+                     _children=(x, w) if b is None else (x, w, b))
+        def _backward():
+            g = out.grad.reshape(-1, self.out_size)                                # G: (N, out_size)
+            # each share is a new array: owned=True hands it over without a copy
+            if x.requires_grad: x._accumulate((g @ w.data).reshape(x.shape), owned=True)   # G W
+            if w.requires_grad: w._accumulate(g.T @ rows, owned=True)      # G^T X: (out_size, in_size)
+            if b is not None and b.requires_grad: b._accumulate(g.sum(axis=0), owned=True)  # sum of G's rows
+        out._backward = _backward
+        return out
 
     def extra_repr(self):
         return f"in_size={self.in_size}, out_size={self.out_size}, bias={self.bias is not None}"
@@ -145,9 +157,13 @@ class Embedding(Layer):
         weight = self.weight
         out = Tensor(weight.data[ids], _children=(weight,), _op='embedding')   # (..., C)
         def _backward():
-            if weight.grad is None: weight.grad = np.zeros_like(weight.data)
+            C = self.embedding_size
+            # a C-ordered table, so that reshape(-1) below is a view of it, not a copy
+            grad = np.zeros(weight.shape, weight.dtype) if weight.grad is None else np.ascontiguousarray(weight.grad)
+            flat = (ids.reshape(-1, 1) * C + np.arange(C)).reshape(-1)   # element (id, c) is id * C + c
             # unbuffered scatter-add: a repeated id collects the gradient of every occurrence
-            np.add.at(weight.grad, ids.reshape(-1), out.grad.reshape(-1, self.embedding_size))
+            np.add.at(grad.reshape(-1), flat, out.grad.reshape(-1))
+            weight.grad = grad
         out._backward = _backward
         return out
 
@@ -179,12 +195,12 @@ class LayerNorm(Layer):
         out = Tensor(xhat * w.data + b.data, _children=(x, w, b), _op='layernorm')
         def _backward():
             g = out.grad                                                                  # (..., C)
-            if w.requires_grad: w._accumulate((g * xhat).reshape(-1, self.size).sum(0))
-            if b.requires_grad: b._accumulate(g.reshape(-1, self.size).sum(0))
+            if w.requires_grad: w._accumulate((g * xhat).reshape(-1, self.size).sum(0), owned=True)
+            if b.requires_grad: b._accumulate(g.reshape(-1, self.size).sum(0), owned=True)
             if x.requires_grad:
                 gx = g * w.data                                   # the gradient with respect to xhat
                 x._accumulate(rstd * (gx - gx.mean(-1, keepdims=True)
-                                      - xhat * (gx * xhat).mean(-1, keepdims=True)))
+                                      - xhat * (gx * xhat).mean(-1, keepdims=True)), owned=True)
         out._backward = _backward
         return out
 
@@ -197,7 +213,7 @@ class ReLU(Layer):
                ) -> Tensor: # same shape
         x = _as_tensor(x)
         out = Tensor(np.maximum(x.data, 0), _children=(x,), _op='relu')
-        def _backward(): x._accumulate(out.grad * (x.data > 0))
+        def _backward(): x._accumulate(out.grad * (x.data > 0), owned=True)
         out._backward = _backward
         return out
 
@@ -208,12 +224,18 @@ class GELU(Layer):
                ) -> Tensor: # same shape
         x = _as_tensor(x)
         k = math.sqrt(2 / math.pi)   # a Python float keeps float32 arrays float32
-        inner = k * (x.data + 0.044715 * x.data * x.data * x.data)
-        t = np.tanh(inner)
-        out = Tensor(0.5 * x.data * (1 + t), _children=(x,), _op='gelu')
+        a = x.data
+        t = np.tanh(k * (a + 0.044715 * a * a * a))
+        out = Tensor(0.5 * a * (1 + t), _children=(x,), _op='gelu')
         def _backward():
-            dinner = k * (1 + 3 * 0.044715 * x.data * x.data)
-            x._accumulate(out.grad * (0.5 * (1 + t) + 0.5 * x.data * (1 - t * t) * dinner))
+            # 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 * 0.044715 x^2), in place in one new array
+            slope = a * a
+            slope *= 3 * 0.044715 * k; slope += k       # k (1 + 3 * 0.044715 x^2), du/dx
+            slope *= a; slope *= 0.5                    # 0.5 x du/dx
+            slope *= 1 - t * t                          # 0.5 x (1 - t^2) du/dx
+            slope += 0.5 * (1 + t)
+            slope *= out.grad                           # the chain rule
+            x._accumulate(slope, owned=True)
         out._backward = _backward
         return out
 
@@ -228,7 +250,7 @@ def softmax(x:Tensor, # scores, any shape
     out = Tensor(y, _children=(x,), _op='softmax')
     def _backward():
         g = out.grad
-        x._accumulate(y * (g - (g * y).sum(axis=axis, keepdims=True)))
+        x._accumulate(y * (g - (g * y).sum(axis=axis, keepdims=True)), owned=True)
     out._backward = _backward
     return out
 

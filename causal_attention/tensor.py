@@ -86,12 +86,13 @@ def unbroadcast(grad:np.ndarray, # a gradient with the shape of a broadcast resu
     return grad.sum(axis=tuple(range(extra)) + stretched, keepdims=True).reshape(shape)
 
 # %% ../chapters/01_tensor.ipynb #b80562f6
-def _accumulate(self, grad):
-    "Add `grad`, summed down to this tensor's shape, into `self.grad`."
+def _accumulate(self, grad, owned=False):
+    "Add `grad`, summed down to this tensor's shape, into `self.grad`; `owned`: no one else holds `grad`."
     if not self.requires_grad: return
-    grad = unbroadcast(grad, self.shape)
-    if self.grad is None: self.grad = np.array(grad, dtype=self.dtype)  # a copy: grad may be shared
-    else: self.grad += grad  # +=, never =: a tensor used twice receives the sum of both gradients
+    summed = unbroadcast(grad, self.shape)
+    if self.grad is not None: self.grad += summed  # +=, never =: a tensor used twice receives the sum
+    elif (owned or summed is not grad) and summed.dtype == self.dtype: self.grad = summed  # new: keep it
+    else: self.grad = np.array(summed, dtype=self.dtype)  # a copy: grad may be shared
 
 def _wrap(self, other):
     "`other` as a Tensor: a number or an array becomes a constant in this tensor's float dtype."
@@ -128,8 +129,8 @@ def _mul(self, other):
     data = _binary(np.multiply, self, other, 'multiply')
     out = Tensor(data, _children=(self, other), _op='*')
     def _backward():
-        if self.requires_grad: self._accumulate(out.grad * other.data)
-        if other.requires_grad: other._accumulate(out.grad * self.data)
+        if self.requires_grad: self._accumulate(out.grad * other.data, owned=True)   # a new array
+        if other.requires_grad: other._accumulate(out.grad * self.data, owned=True)
     out._backward = _backward
     return out
 
@@ -403,12 +404,12 @@ def _matmul(self, other):
     def _backward():
         g = out.grad                                          # (..., n, m)
         if a.requires_grad:  # (..., n, m) @ (..., m, k) -> (..., n, k)
-            a._accumulate(_fold_matmul(g, np.swapaxes(b.data, -1, -2)))
+            a._accumulate(_fold_matmul(g, np.swapaxes(b.data, -1, -2)), owned=True)
         if b.requires_grad:
             if b.ndim == 2:  # fold the batch into the rows: (k, B*n) @ (B*n, m) -> (k, m)
-                b._accumulate(a.data.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1]))
+                b._accumulate(a.data.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1]), owned=True)
             else:            # (..., k, n) @ (..., n, m) -> (..., k, m)
-                b._accumulate(np.swapaxes(a.data, -1, -2) @ g)
+                b._accumulate(np.swapaxes(a.data, -1, -2) @ g, owned=True)
     out._backward = _backward
     return out
 

@@ -4,9 +4,11 @@
 
 # %% auto #0
 __all__ = ['FORMAT', 'OPTIMIZERS', 'cross_entropy', 'Optimizer', 'SGD', 'AdamW', 'Evaluation', 'evaluate', 'History', 'train',
-           'plot_history', 'generate', 'save', 'load', 'Checkpoint', 'save_checkpoint', 'load_checkpoint']
+           'plot_history', 'generate', 'save', 'load', 'Checkpoint', 'save_checkpoint', 'load_checkpoint',
+           'keep_freed_memory']
 
 # %% ../chapters/06_training.ipynb #1aaa9db8
+import ctypes
 import dataclasses
 import json
 import math
@@ -59,14 +61,16 @@ def cross_entropy(logits:Tensor, # (..., V) unnormalised scores
     y = targets.reshape(-1)                                          # (N,)
     N, rows = len(y), np.arange(len(y))
     shifted = z - z.max(axis=-1, keepdims=True)                      # (N, V), largest entry 0
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))  # (N, V) log-softmax
-    loss = -log_probs[rows, y].mean()                                # pick one entry per row
-    out = Tensor(np.asarray(loss, dtype=logits.dtype), _children=(logits,), _op='cross_entropy')
+    exps = np.exp(shifted)                                           # (N, V), each in (0, 1]
+    total = exps.sum(axis=-1, keepdims=True)                         # (N, 1), at least 1
+    log_probs = shifted[rows, y] - np.log(total[:, 0])               # (N,) log-softmax at the targets
+    out = Tensor(np.asarray(-log_probs.mean(), dtype=logits.dtype), _children=(logits,), _op='cross_entropy')
     def _backward():
-        grad = np.exp(log_probs)                                     # (N, V) softmax
-        grad[rows, y] -= 1                                           # minus the one-hot, never built
-        grad *= out.grad / N
-        logits._accumulate(grad.reshape(logits.shape))
+        scale = out.grad / N                                         # dL/dloss, shared by N positions
+        grad = exps              # the forward pass's array, reused in place: backward runs once per graph
+        grad *= scale / total                                        # scale * softmax, (N, V)
+        grad[rows, y] -= scale                                       # minus the one-hot, never built
+        logits._accumulate(grad.reshape(logits.shape), owned=True)
     out._backward = _backward
     return out
 
@@ -181,9 +185,14 @@ class AdamW(Optimizer):
             if p.grad is None: continue
             g = p.grad
             p.data *= 1 - self.lr * self.weight_decay                 # decay first, from the old weights
-            m *= beta1; m += (1 - beta1) * g
-            v *= beta2; v += (1 - beta2) * (g * g)
-            p.data -= (self.lr / correction1) * m / (np.sqrt(v / correction2) + self.eps)
+            m *= beta1; m += (1 - beta1) * g                          # first moment
+            v *= beta2; v += (1 - beta2) * g * g                      # second moment
+            # p -= lr * (m / correction1) / (sqrt(v / correction2) + eps), in place on one array
+            update = np.sqrt(v)
+            update *= correction2 ** -0.5; update += self.eps
+            np.divide(m, update, out=update)
+            update *= self.lr / correction1
+            p.data -= update
 
 # %% ../chapters/06_training.ipynb #5379fc1f
 class Evaluation(NamedTuple):
@@ -529,3 +538,18 @@ def load_checkpoint(path:str|Path, # an .npz file written by save_checkpoint
         raise ValueError(f"'{path}' holds an invalid checkpoint: {e}") from None
     layers._rng.bit_generator.state = generator.state
     return Checkpoint(model, optimizer, history)
+
+# %% ../chapters/06_training.ipynb #526018f3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # glibc's mallopt parameter numbers (malloc.h)
+
+def keep_freed_memory() -> bool:
+    "Tell glibc's malloc to keep freed memory for reuse instead of returning it to the system; False if not glibc."
+    if not sys.platform.startswith('linux'): return False     # macOS, Windows: another malloc
+    try:
+        libc = ctypes.CDLL(None)                                # the C library this Python runs on
+        libc.gnu_get_libc_version                               # only glibc has it: musl does not
+        done = [libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20),    # blocks up to 32 MiB come from the heap
+                libc.mallopt(_M_TRIM_THRESHOLD, 128 * 2**20)]   # the heap keeps up to 128 MiB free
+    except (OSError, AttributeError):                           # no C library to load, or no such function
+        return False
+    return all(result == 1 for result in done)                  # mallopt returns 1 on success

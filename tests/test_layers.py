@@ -132,6 +132,30 @@ def test_embedding_repeated_ids_accumulate():
     assert not np.delete(embedding.weight.grad, 1, axis=0).any()
 
 
+def test_embedding_gradient_adds_into_an_existing_non_contiguous_gradient():
+    embedding = Embedding(5, 3)
+    ids = np.array([[0, 4, 4], [1, 0, 2]])
+    embedding(ids).sum().backward()
+    expected = embedding.weight.grad.copy()
+    embedding.weight.grad = np.asfortranarray(np.ones((5, 3), dtype=np.float32))   # e.g. set by hand
+    embedding(ids).sum().backward()
+    np.testing.assert_array_equal(embedding.weight.grad, expected + 1)
+
+
+def test_tied_embedding_and_head_gradient_is_the_sum_of_both_uses():
+    manual_seed(0)
+    embedding, head = Embedding(6, 3), Linear(3, 6, bias=False)
+    head.weight = embedding.weight
+    ids = np.array([[0, 2, 2, 5]])
+    upstream = np.random.default_rng(1).standard_normal((1, 4, 6)).astype(np.float32)
+    head(embedding(ids)).backward(upstream)
+    W = embedding.weight.data
+    vectors = W[ids[0]]                                   # (4, 3)
+    expected = upstream[0].T @ vectors                    # the head's use: G^T X
+    np.add.at(expected, ids[0], upstream[0] @ W)          # the embedding's use: G W, scattered
+    np.testing.assert_allclose(embedding.weight.grad, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_embedding_gradient_counts_each_occurrence():
     embedding = Embedding(5, 2)
     ids = np.array([[0, 3, 3], [3, 4, 0]])

@@ -277,6 +277,39 @@ def test_gradients_accumulate_within_one_graph():
     np.testing.assert_allclose(x.grad, 3 * x.data ** 2)
 
 
+def test_first_gradient_is_never_shared_between_tensors():
+    # `+` sends the same out.grad to both children: each must get its own array
+    a, b = Tensor([1.0, 2.0]), Tensor([3.0, 4.0])
+    y = a + b
+    y.backward(np.array([1.0, 1.0], dtype=np.float32))
+    assert not np.shares_memory(a.grad, b.grad) and not np.shares_memory(a.grad, y.grad)
+    a.grad *= 5.0                                        # changing one gradient leaves the others
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0]); np.testing.assert_array_equal(y.grad, [1.0, 1.0])
+    # views (reshape, transpose, sum's broadcast) are copied too, and stay writeable
+    x = Tensor(np.ones((2, 3)))
+    t = x.T
+    z = t.reshape(6).sum()
+    z.backward()
+    assert x.grad.flags.writeable and t.grad.flags.writeable
+    assert not np.shares_memory(x.grad, t.grad)
+
+
+def test_owned_gradients_are_kept_without_a_copy():
+    x = Tensor([1.0, 2.0])
+    share = np.array([5.0, 6.0], dtype=np.float32)
+    x._accumulate(share, owned=True)
+    assert x.grad is share                               # handed over
+    y = Tensor([1.0, 2.0])
+    y._accumulate(share)
+    assert y.grad is not share and not np.shares_memory(y.grad, share)   # copied by default
+    z = Tensor([1.0, 2.0])
+    z._accumulate(np.array([1.0, 2.0]), owned=True)      # float64 share, float32 tensor
+    assert z.grad.dtype == np.float32                    # converted, never a float64 gradient
+    w = Tensor([1.0, 2.0])
+    w._accumulate(share, owned=True); w._accumulate(share, owned=True)
+    np.testing.assert_array_equal(w.grad, [10.0, 12.0])  # accumulation still adds
+
+
 def test_second_backward_raises_and_graph_is_freed():
     x = Tensor([1.0, 2.0])
     y = (x * x).sum()

@@ -1,6 +1,8 @@
 """Tests for causal_attention.train: loss, optimizers, evaluation, the loop, generation, files, resume."""
 import json
 import math
+import platform
+import sys
 
 import numpy as np
 import pytest
@@ -13,8 +15,9 @@ from causal_attention.gpt import GPT, GPTConfig
 from causal_attention.layers import manual_seed
 from causal_attention.tensor import Tensor, gradcheck, is_grad_enabled, no_grad
 from causal_attention.train import (
-    SGD, AdamW, Evaluation, History, cross_entropy, evaluate, generate, load, load_checkpoint, save,
-    save_checkpoint, train)
+    SGD, AdamW, Evaluation, History, cross_entropy, evaluate, generate, keep_freed_memory, load,
+    load_checkpoint, save, save_checkpoint, train)
+from causal_attention import train as train_module
 
 TEXT = load_text(tinybook_path())[:400]   # about 90 tokens: 8 batches of 8 windows per epoch
 
@@ -623,3 +626,36 @@ def test_load_checkpoint_refusals(saved, tmp_path):
     (tmp_path / "cut.npz").write_bytes(whole[:-40])
     with pytest.raises(ValueError, match="not a readable .npz"):
         load_checkpoint(tmp_path / "cut.npz")
+
+
+def test_keep_freed_memory_on_this_system():
+    result = keep_freed_memory()
+    assert isinstance(result, bool)
+    if sys.platform.startswith('linux') and platform.libc_ver()[0] == 'glibc':
+        assert result is True
+    assert keep_freed_memory() is result                  # calling it again changes nothing
+
+
+def test_keep_freed_memory_does_nothing_without_glibc(monkeypatch):
+    monkeypatch.setattr(train_module.sys, 'platform', 'darwin')
+    assert keep_freed_memory() is False                   # macOS: not glibc's malloc
+
+
+def test_keep_freed_memory_never_raises(monkeypatch):
+    class NotGlibc:                                       # a C library without glibc's functions (musl)
+        def __getattr__(self, name): raise AttributeError(name)
+    monkeypatch.setattr(train_module.sys, 'platform', 'linux')
+    monkeypatch.setattr(train_module.ctypes, 'CDLL', lambda name: NotGlibc())
+    assert keep_freed_memory() is False
+    def no_library(name): raise OSError("cannot load the C library")
+    monkeypatch.setattr(train_module.ctypes, 'CDLL', no_library)
+    assert keep_freed_memory() is False
+
+
+def test_keep_freed_memory_reports_a_refused_setting(monkeypatch):
+    class OldGlibc:                                       # mallopt returns 0 when it refuses a value
+        def gnu_get_libc_version(self): return b'2.17'
+        def mallopt(self, parameter, value): return 0
+    monkeypatch.setattr(train_module.sys, 'platform', 'linux')
+    monkeypatch.setattr(train_module.ctypes, 'CDLL', lambda name: OldGlibc())
+    assert keep_freed_memory() is False
