@@ -37,14 +37,15 @@ $(STAMP): pyproject.toml
 	  cp pyproject.toml $(STAMP); \
 	fi
 
-# Executes every chapter (myst-nb, execute_notebooks: force) and renders the HTML book.
+# Executes every chapter (myst-nb, execute_notebooks: force) and renders the HTML book; --all
+# rebuilds every page, so a change in the package reaches chapters whose notebook did not change.
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --keep-going
+	$(BIN)/jupyter-book build . --all --keep-going
 	@echo "The book is at $(BUILD)/html/index.html"
 
 # The same build, but any warning or execution error fails it.
 book-strict: $(STAMP)
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 
 export: $(STAMP)
 	$(BIN)/nbdev-clean

@@ -9,7 +9,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 BIN = Path(sys.executable).parent  # the virtual environment running pytest (.venv/bin)
-STRICT_BUILD = [str(BIN / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going"]
+STRICT_BUILD = [str(BIN / "jupyter-book"), "build", ".", "--all", "-W", "-n", "--keep-going"]
 SOURCE_SUFFIXES = (".ipynb", ".md")
 
 
