@@ -90,6 +90,8 @@ test: $(STAMP)
 	echo; echo "==> make test summary"; printf "$$summary"; \
 	if ! $(HAVE_CHROMIUM); then \
 	  echo "  NOTE: the browser test was SKIPPED (no chromium): apt-get install chromium"; fi; \
+	if ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+	  echo "  NOTE: the PyTorch cross-checks (tests/*_torch.py) were SKIPPED: no local PyTorch wheel"; fi; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
 	echo "make test: all checks passed"
 
