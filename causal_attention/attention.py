@@ -8,14 +8,13 @@ __all__ = ['show_attention', 'SelfAttention', 'causal_mask', 'masked_softmax', '
 
 # %% ../chapters/04_attention.ipynb #16fcad35
 import math
-import numbers
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from .tensor import Tensor
-from .layers import Layer, Linear, Dropout, softmax
+from .layers import Layer, Linear, Dropout, softmax, _check_size
 
 # %% ../chapters/04_attention.ipynb #048f0a4d
 def show_attention(weights, # (T, T) or (H, T, T), a NumPy array or a Tensor
@@ -137,11 +136,6 @@ def merge_heads(y:Tensor # (B, H, T, hs) outputs of all heads
     return y.reshape(B, T, H * hs)                      # (B, T, C)
 
 # %% ../chapters/04_attention.ipynb #2c302b6d
-def _check_positive(name, value):
-    "Raise a ValueError naming `name` unless `value` is a positive integer."
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
 class CausalSelfAttention(Layer):
     "Multi-head self-attention: each token attends to itself and earlier tokens only."
     def __init__(self, embedding_size:int, # C, size of the token vectors
@@ -150,9 +144,9 @@ class CausalSelfAttention(Layer):
                  dropout:float=0.0, # probability of dropping a weight in training
                  bias:bool=True, # whether the four projections have a bias
                  causal:bool=True): # False: every token may attend to every token
-        _check_positive("embedding_size", embedding_size)
-        _check_positive("context_size", context_size)
-        _check_positive("n_heads", n_heads)
+        embedding_size = _check_size("embedding_size", embedding_size)  # chapter 3's check
+        context_size = _check_size("context_size", context_size)
+        n_heads = _check_size("n_heads", n_heads)
         if embedding_size % n_heads:
             raise ValueError(f"embedding_size {embedding_size} is not divisible by "
                              f"n_heads {n_heads}")

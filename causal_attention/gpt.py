@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import layers as _layers
 from .tensor import Tensor
-from .layers import Layer, Linear, Embedding, LayerNorm, GELU, Dropout
+from .layers import Layer, Linear, Embedding, LayerNorm, GELU, Dropout, _check_size, random_generator
 from .attention import CausalSelfAttention
 
 # %% ../chapters/05_gpt.ipynb #e481d04e
@@ -60,19 +59,15 @@ def _sublayers(layer:Layer):
     yield layer
     for child in layer.children(): yield from _sublayers(child)
 
-def _is_count(value):
-    "Whether `value` is a positive integer (and not a bool)."
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
-
 def init_gpt2(model:Layer, # a GPT, or any layer (Block, Embedding, ...) in one
               n_layers:int, # L, the number of blocks of the whole model
               std:float=0.02): # standard deviation of the weights
     "GPT-2 init: weights N(0, std²), biases 0, residual projections' std / sqrt(2 n_layers)."
-    if not _is_count(n_layers): raise ValueError(f"n_layers must be a positive integer, got {n_layers!r}")
+    n_layers = _check_size('n_layers', n_layers)
     for layer in _sublayers(model):
         if isinstance(layer, (Linear, Embedding)):
             w = layer.weight
-            w.data = _layers._rng.normal(0.0, std, w.shape).astype(w.dtype)
+            w.data = random_generator().normal(0.0, std, w.shape).astype(w.dtype)
         if isinstance(layer, Linear) and layer.bias is not None:
             layer.bias.data = np.zeros_like(layer.bias.data)
         if isinstance(layer, LayerNorm):
@@ -96,10 +91,8 @@ class GPTConfig:
 
     def __post_init__(self):
         for name in ('vocabulary_size', 'context_size', 'embedding_size', 'n_heads', 'n_layers'):
-            value = getattr(self, name)
-            if not _is_count(value):
-                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
-            setattr(self, name, int(value))   # a plain int, also from a NumPy integer
+            # chapter 3's check; it returns a plain int, also for a NumPy integer
+            setattr(self, name, _check_size(f"GPTConfig.{name}", getattr(self, name)))
         C, H = self.embedding_size, self.n_heads
         if C % H:
             raise ValueError(f"GPTConfig.embedding_size={C} must be divisible by n_heads={H}: "

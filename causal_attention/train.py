@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm import tqdm
 
-from . import layers
+from .layers import random_generator
 from .gpt import GPT, GPTConfig
 from .tensor import Tensor, no_grad
 
@@ -444,9 +444,9 @@ def _json(arrays:dict, key:str, path):
 @contextmanager
 def _random_state_kept():
     "Restore the generator of `layers` (initialisation and dropout) when the block ends."
-    state = layers._rng.bit_generator.state
+    state = random_generator().bit_generator.state
     try: yield
-    finally: layers._rng.bit_generator.state = state
+    finally: random_generator().bit_generator.state = state
 
 def _model_arrays(model:GPT) -> dict:
     "The format marker, the config as JSON and every parameter by name."
@@ -508,7 +508,7 @@ def save_checkpoint(model:GPT, optimizer:Optimizer,
     for name, buffer in state.pop('buffers').items():
         arrays.update({f"optimizer/{name}/{i}": a for i, a in enumerate(buffer)})
     arrays['optimizer'] = _to_json(state)
-    arrays['random_state'] = _to_json(layers._rng.bit_generator.state)
+    arrays['random_state'] = _to_json(random_generator().bit_generator.state)
     arrays['history'] = _to_json(dataclasses.asdict(history if history is not None else History()))
     _write_npz(path, arrays)
 
@@ -532,11 +532,11 @@ def load_checkpoint(path:str|Path, # an .npz file written by save_checkpoint
         optimizer = optimizer_class(model.parameters(), **state['hyperparameters'])
         optimizer.load_state_dict(state)
         random_state = _json(arrays, 'random_state', path)
-        generator = type(layers._rng.bit_generator)()
+        generator = type(random_generator().bit_generator)()
         generator.state = random_state                                # checks the state before it is used
     except (TypeError, ValueError, KeyError) as e:
         raise ValueError(f"'{path}' holds an invalid checkpoint: {e}") from None
-    layers._rng.bit_generator.state = generator.state
+    random_generator().bit_generator.state = generator.state
     return Checkpoint(model, optimizer, history)
 
 # %% ../chapters/06_training.ipynb #526018f3
